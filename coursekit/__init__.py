@@ -8,4 +8,7 @@ Modules, one per concept of the course:
 - :mod:`coursekit.plots` the figures the lectures show
 """
 
+from coursekit import fd, mds, zo
+
+__all__ = ["fd", "mds", "zo"]
 __version__ = "0.1.0"
