@@ -27,7 +27,7 @@ install: $(STAMP)
 
 # Paired .ipynb copies of the MyST lectures: Colab and Binder open these.
 notebooks: $(STAMP)
-	$(BIN)/jupytext --quiet --to ipynb --update-metadata '{"jupytext": null}' lectures/*.md
+	$(BIN)/python tools/pair_lectures.py lectures/*.md
 
 book: $(STAMP) notebooks
 	$(BIN)/jupyter-book build . -W --keep-going
