@@ -115,10 +115,9 @@ def plot_step_error(
             ax.axvline(optimal_steps[method], linestyle="--", color=line.get_color(), alpha=0.7)
     ax.set_xlabel("step $h$")
     ax.set_ylabel("absolute error")
+    _finish_axes(ax)
     if title:
         ax.set_title(title)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
     return fig
 
 
@@ -163,8 +162,7 @@ def plot_estimator_statistics(
     for ax in (ax_bias, ax_spread):
         _dimension_axis(ax, dims)
         ax.set_xlabel("dimension $d$")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        _finish_axes(ax)
     if title:
         fig.suptitle(title)
     return fig
@@ -199,10 +197,9 @@ def plot_scale_factor(
     ax.axhline(1.0, color="0.6", linewidth=0.8)
     ax.set_xlabel("dimension $d$")
     ax.set_ylabel(r"$\langle \bar G, \nabla f \rangle \,/\, \|\nabla f\|^2$")
+    _finish_axes(ax)
     if title:
         ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
     return fig
 
 
@@ -246,8 +243,7 @@ def plot_dimension_scaling(
         _dimension_axis(ax, dims)
         ax.set_xlabel("dimension $n$")
         ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        _finish_axes(ax)
     if title:
         fig.suptitle(title)
     return fig
@@ -302,8 +298,7 @@ def plot_convergence(
             ax.semilogy(x, gap, label=label)
         ax.set_xlabel(_X_AXIS_LABELS[name])
         ax.set_ylabel(r"$f(x_k) - f^*$")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        _finish_axes(ax)
     if title:
         fig.suptitle(title)
     return fig
@@ -411,3 +406,9 @@ def animate_mds(
 
     update(0)
     return FuncAnimation(fig, update, frames=num, interval=interval, blit=False)
+
+
+def _finish_axes(ax) -> None:
+    """The light grid and small legend every figure of the course uses."""
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
