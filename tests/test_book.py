@@ -178,3 +178,26 @@ def test_lectures_execute_within_budget(book):
         seconds = records.get(lecture.stem)
         assert seconds is not None, f"{lecture.stem} has no execution record in {cache_path}"
         assert seconds < MAX_LECTURE_SECONDS, f"{lecture.stem} took {seconds:.0f} s to execute"
+
+
+def test_a_raising_lecture_fails_the_build(tmp_path):
+    """The course's execution settings turn an exception in a lecture into a failed build."""
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    config.pop("bibtex_bibfiles", None)
+    config["sphinx"]["extra_extensions"] = []  # no API pages in this one-page book
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: broken\n")
+    (tmp_path / "broken.md").write_text(
+        (REPO / "lectures" / LECTURES[0].name).read_text().split("+++", 1)[0]  # the jupytext header
+        + "# A broken lecture\n\n```{code-cell} ipython3\nraise RuntimeError('lecture bug 42')\n```\n"
+    )
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(tmp_path), "-W", "--keep-going"],
+        capture_output=True, text=True, timeout=600,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, f"a lecture that raises must fail the build:\n{log[-3000:]}"
+    assert "lecture bug 42" in log, "the build log should show the lecture's exception"
+    page = tmp_path / "_build" / "html" / "broken.html"
+    assert not page.exists() or "lecture bug 42" not in page.read_text(), "a traceback reached the page"
