@@ -48,7 +48,13 @@ exercises: $(STAMP)
 grade: $(STAMP)
 	$(BIN)/python tools/grade.py
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -r bench/requirements.txt
+	@touch $@
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --out bench/results
 
 clean:
