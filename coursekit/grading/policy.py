@@ -74,12 +74,21 @@ def check_source(source, allowed_imports=ALLOWED_IMPORTS):
             else:
                 modules = [alias.name for alias in node.names]
             for module in modules:
-                root = module.split(".")[0]
+                root, *inner = module.split(".")
                 if root == "coursekit":
                     flag(node, "coursekit", "imports coursekit's reference implementation")
                 elif root not in allowed_imports:
                     flag(node, "import", f"imports {module!r}")
+                # `import numpy.lib` or `from numpy.testing import x` reach what the
+                # attribute rule forbids as `np.lib` or `np.testing`.
+                for part in inner:
+                    if part in FORBIDDEN_ATTRIBUTES:
+                        flag(node, "import", f"imports {module!r}")
             for alias in node.names:
+                if alias.name == "*":
+                    flag(node, "import", "uses a star import; import the names you need")
+                elif isinstance(node, ast.ImportFrom) and alias.name in FORBIDDEN_ATTRIBUTES:
+                    flag(node, "import", f"imports {alias.name!r} from {node.module!r}")
                 for name in (alias.name.split(".")[-1], alias.asname):
                     if name and isinstance(node, ast.ImportFrom):
                         check_identifier(node, name)
