@@ -5,10 +5,15 @@ Modules, one per concept of the course:
 - :mod:`coursekit.fd`  finite differences (forward, backward, central, complex step)
 - :mod:`coursekit.zo`  zero-order gradient estimators and a gradient-descent driver
 - :mod:`coursekit.mds` the multidimensional-scaling test problem
-- :mod:`coursekit.plots` the figures the lectures show
+- :mod:`coursekit.ad`  forward- and reverse-mode automatic differentiation on NumPy
+- :mod:`coursekit.curvature` Hessian-vector products, Hutchinson and Hutch++ estimators
+- :mod:`coursekit.checkpoint` reverse mode over a chain with store-all, sqrt(N) and revolve schedules
+- :mod:`coursekit.memory` activation memory of transformers (Korthikanti et al. 2022)
+- :mod:`coursekit.plots` the figures the lectures show (imported on demand)
+- :mod:`coursekit.grading` the autograding tooling behind the exercises
 """
 
-from coursekit import fd, mds, zo
+from coursekit import ad, checkpoint, curvature, fd, mds, memory, zo
 
-__all__ = ["fd", "mds", "zo"]
+__all__ = ["ad", "checkpoint", "curvature", "fd", "mds", "memory", "zo"]
 __version__ = "0.1.0"
