@@ -21,6 +21,27 @@ ALLOWED = [
     "result = [x.shape for x in arrays]  # the type of the result: an array",
     "values = {'name': 1}\nprint(f'{values}')",
     "def broken(:\n    pass",  # a syntax error breaks only the student's own cell
+    # a number-like class for forward or reverse mode: operators, reflected operators, repr
+    "class Dual:\n    def __init__(self, primal, tangent=0.0):\n        self.primal = primal\n"
+    "        self.tangent = tangent\n"
+    "    def __add__(self, other):\n        other = other if isinstance(other, Dual) else Dual(other)\n"
+    "        return Dual(self.primal + other.primal, self.tangent + other.tangent)\n"
+    "    __radd__ = __add__\n"
+    "    def __mul__(self, other):\n        return Dual(self.primal * other, self.tangent * other)\n"
+    "    def __rmul__(self, other):\n        return self * other\n"
+    "    def __neg__(self):\n        return -1.0 * self\n"
+    "    def __sub__(self, other):\n        return self + (-other)\n"
+    "    def __rsub__(self, other):\n        return other + (-self)\n"
+    "    def __truediv__(self, other):\n        return self * other**-1\n"
+    "    def __rtruediv__(self, other):\n        return other * self**-1\n"
+    "    def __pow__(self, n):\n        return Dual(self.primal**n, n * self.primal**(n - 1) * self.tangent)\n"
+    "    def __repr__(self):\n        return f'Dual({self.primal}, {self.tangent})'\n"
+    "    def __str__(self):\n        return repr(self)",
+    # a micrograd-style node accumulates into its parents and attaches its backward step
+    "def mul(self, other):\n    out = Value(self.data * other.data, (self, other))\n"
+    "    def backward_step():\n        self.grad += other.data * out.grad\n"
+    "        other.grad += self.data * out.grad\n    out.backward_step = backward_step\n    return out",
+    "for node in reversed(order):\n    node.backward_step()\nfor leaf in leaves:\n    leaf.grad = 0.0",
     "",
 ]
 
@@ -80,6 +101,16 @@ FORBIDDEN = [
     ("T = type('T', (object,), {})", "name", "'type'"),
     ("x = {'__class__': 1}", "private", "dunder"),
     ("breakpoint()", "name", "'breakpoint'"),
+    # operators may be defined, not reached through another object
+    ("add = x.__add__", "private", "__add__"),
+    ("np.ndarray.__mul__", "private", "__mul__"),
+    ("other.data = 2.0", "assignment", "other.data"),
+    ("np.grad.x = 1", "assignment", "np.grad.x"),
+    ("del leaf.grad", "assignment", "leaf.grad"),
+    ("def __eq__(self, other):\n    return True", "private", "__eq__"),
+    ("def __float__(self):\n    return 1.0", "private", "__float__"),
+    ("class Evil:\n    __array_ufunc__ = None", "private", "__array_ufunc__"),
+    ("def __getattribute__(self, name):\n    return 1", "private", "__getattribute__"),
 ]
 
 

@@ -28,9 +28,21 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     "fromfile", "tofile", "memmap", "DataSource", "ctypeslib", "ctypes", "f2py",
     "distutils", "testing", "lib",
 })
+# The operators of a number-like class (a Dual or Value in the AD exercises). An
+# answer may define them and name them bare in its class body (``__radd__ = __add__``):
+# they only run when the class's own objects meet in arithmetic.
+ARITHMETIC_METHODS = frozenset({
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+    "__rtruediv__", "__pow__", "__rpow__", "__neg__", "__pos__", "__abs__",
+})
 # special methods a class in an answer may define (defining is harmless; reading
 # special attributes such as __globals__ or __subclasses__ is what escapes)
-SPECIAL_METHODS = frozenset({"__init__", "__call__", "__repr__", "__len__", "__getitem__", "__iter__", "__next__"})
+SPECIAL_METHODS = frozenset({"__init__", "__call__", "__repr__", "__str__", "__len__", "__getitem__",
+                             "__iter__", "__next__"}) | ARITHMETIC_METHODS
+# A reverse-mode node updates attributes of the nodes it was computed from (micrograd:
+# ``other.grad += ...``, ``out._backward = ...``). Only the checks of the AD exercises
+# read these names, and only on the answer's own objects, so any object may get them.
+NODE_ATTRIBUTES = frozenset({"grad", "backward_step"})
 # frame, traceback, generator and code-object internals: ways back into the caller
 _INTERNALS = re.compile(r"^(f|tb|gi|cr|ag|co)_")
 
@@ -62,7 +74,7 @@ def check_source(source, allowed_imports=ALLOWED_IMPORTS):
             flag(node, "coursekit", "uses coursekit's reference implementation")
         elif name == "get_ipython":
             flag(node, "name", "uses an IPython magic or shell command")
-        elif name.startswith("_") and not (isinstance(node, ast.FunctionDef) and name in SPECIAL_METHODS):
+        elif name.startswith("_") and not _allowed_special(node, name):
             flag(node, "private", f"uses the private or special name {name!r}")
         elif name in FORBIDDEN_NAMES:
             flag(node, "name", f"uses {name!r}")
@@ -98,7 +110,8 @@ def check_source(source, allowed_imports=ALLOWED_IMPORTS):
             check_identifier(node, node.attr)
             if node.attr in FORBIDDEN_ATTRIBUTES or _INTERNALS.match(node.attr):
                 flag(node, "name", f"uses the attribute {node.attr!r}")
-            if isinstance(node.ctx, (ast.Store, ast.Del)) and not _is_self_attribute(node):
+            if isinstance(node.ctx, (ast.Store, ast.Del)) and not _is_self_attribute(node) \
+                    and not (isinstance(node.ctx, ast.Store) and node.attr in NODE_ATTRIBUTES):
                 flag(node, "assignment",
                      f"assigns to the attribute {ast.unparse(node)!r} of an object it did not create")
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -113,6 +126,14 @@ def check_source(source, allowed_imports=ALLOWED_IMPORTS):
             elif "__" in node.value:
                 flag(node, "private", "names a special (dunder) attribute in a string")
     return found
+
+
+def _allowed_special(node, name):
+    """A special method defined by the answer, or an operator aliased in a class body;
+    never an attribute (``x.__add__``) and never in a string."""
+    if isinstance(node, ast.FunctionDef):
+        return name in SPECIAL_METHODS
+    return isinstance(node, ast.Name) and name in ARITHMETIC_METHODS
 
 
 def _is_self_attribute(node):
