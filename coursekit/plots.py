@@ -1,7 +1,8 @@
 """The figures the lectures show.
 
-Every function takes numbers that :mod:`coursekit.fd`, :mod:`coursekit.zo` or
-:mod:`coursekit.mds` computed and returns a :class:`matplotlib.figure.Figure`
+Every function takes numbers that the computing modules (:mod:`coursekit.fd`,
+:mod:`coursekit.zo`, :mod:`coursekit.mds`, and for lectures 2-4 the AD,
+curvature, checkpointing and memory modules) computed and returns a :class:`matplotlib.figure.Figure`
 (or a :class:`matplotlib.animation.FuncAnimation`). Nothing here computes an
 estimator or runs an optimizer: the figures only draw.
 
@@ -42,6 +43,16 @@ __all__ = [
     "plot_convergence",
     "plot_points",
     "animate_mds",
+    "plot_jacobian_timing",
+    "plot_ad_vs_fd",
+    "plot_expression_swell",
+    "plot_trace_error",
+    "plot_quadratic_form_samples",
+    "plot_spectrum",
+    "plot_diagonal_estimate",
+    "plot_checkpoint_tradeoff",
+    "plot_checkpoint_scaling",
+    "plot_activation_memory",
 ]
 
 _X_AXIS_LABELS = {
@@ -412,3 +423,397 @@ def _finish_axes(ax) -> None:
     """The light grid and small legend every figure of the course uses."""
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
+
+
+# --- Lectures 2-4: automatic differentiation, curvature, checkpointing -------------------------
+
+
+def _spread_out(values: np.ndarray, min_ratio: float = 1.7) -> np.ndarray:
+    """A subset of increasing positive ``values`` for tick labels: neighbours at least ``min_ratio`` apart."""
+    kept = [values[0]]
+    for v in values[1:]:
+        if v >= kept[-1] * min_ratio:
+            kept.append(v)
+    return np.asarray(kept)
+
+
+def _mark_crossing(ax: Axes, x: float | None, label: str) -> None:
+    if x is not None:
+        ax.axvline(x, linestyle="--", color="0.4", linewidth=1.0, label=label)
+
+
+def plot_jacobian_timing(
+    num_outputs: Sequence[int] | np.ndarray,
+    seconds: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    num_inputs: int | None = None,
+    crossover: float | None = None,
+    title: str | None = "Time to compute a Jacobian",
+) -> Figure:
+    """Time of forward- and reverse-mode Jacobians against the number of outputs ``m``.
+
+    Forward mode pushes one tangent per *input* (``n`` JVPs), reverse mode
+    pulls one cotangent per *output* (``m`` VJPs): at a fixed ``n`` the first
+    curve is flat and the second grows with ``m``; they cross near ``m = n``.
+
+    Args:
+        num_outputs: the output dimensions ``m``.
+        seconds: mode -> measured seconds at each ``m``
+            (e.g. ``{"jacfwd": ..., "jacrev": ...}``).
+        num_inputs: the input dimension ``n``; a dotted vertical line marks ``m = n``.
+        crossover: the measured crossing point, marked with a dashed line.
+        title: axes title, or ``None``.
+
+    Returns:
+        The figure, one axes (log-log).
+    """
+    fig, (ax,) = _new_figure(width=6.5, height=4.2)
+    m = np.asarray(num_outputs, dtype=float)
+    for marker, (label, values) in zip(_MARKERS, seconds.items()):
+        ax.loglog(m, np.asarray(values, dtype=float), marker=marker, markersize=4, label=label)
+    if num_inputs is not None:
+        ax.axvline(num_inputs, linestyle=":", color="0.5", label=f"$m = n = {num_inputs}$")
+    _mark_crossing(ax, crossover, f"measured crossing, $m \\approx {crossover:.0f}$" if crossover else "")
+    _dimension_axis(ax, _spread_out(m))
+    ax.set_xlabel("number of outputs $m$")
+    ax.set_ylabel("seconds per Jacobian")
+    _finish_axes(ax)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_ad_vs_fd(
+    steps: Sequence[float] | np.ndarray,
+    fd_errors: Mapping[str, Sequence[float] | np.ndarray],
+    ad_error: float,
+    *,
+    floor: float = 1e-17,
+    title: str | None = "Automatic differentiation is not a finite difference",
+) -> Figure:
+    """Finite-difference errors against the step, next to the (step-free) AD error.
+
+    Args:
+        steps: the finite-difference steps ``h``.
+        fd_errors: method -> error at each step
+            (e.g. from :func:`coursekit.fd.step_error_curve`).
+        ad_error: the error of the derivative computed by automatic
+            differentiation, drawn as a horizontal line (it has no step).
+        floor: errors below this (exact zeros) are drawn at ``floor``.
+        title: axes title, or ``None``.
+
+    Returns:
+        The figure, one axes (log-log).
+    """
+    fig, (ax,) = _new_figure(width=6.5, height=4.2)
+    steps = np.asarray(steps, dtype=float)
+    for marker, (label, errors) in zip(_MARKERS, fd_errors.items()):
+        errors = np.maximum(np.asarray(errors, dtype=float), floor)
+        ax.loglog(steps, errors, marker=marker, markersize=3, label=label)
+    ad_label = f"automatic differentiation (error {float(ad_error):.1g}"
+    ad_label += f", drawn at {floor:.0e})" if ad_error < floor else ")"
+    ax.axhline(max(float(ad_error), floor), color="k", linewidth=1.5, label=ad_label)
+    ax.set_xlabel("step $h$")
+    ax.set_ylabel("absolute error")
+    _finish_axes(ax)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_expression_swell(
+    depths: Sequence[int] | np.ndarray,
+    sizes: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    ylabel: str = "size (terms or graph nodes)",
+    title: str | None = "Size of a derivative against the depth of the composition",
+) -> Figure:
+    """Sizes of derivative representations (symbolic expression, AD trace) against depth.
+
+    Args:
+        depths: the composition depths ``n``.
+        sizes: representation -> size at each depth.
+        ylabel: the y-axis label.
+        title: axes title, or ``None``.
+
+    Returns:
+        The figure, one axes (log y).
+    """
+    fig, (ax,) = _new_figure(width=6.5, height=4.2)
+    depths = np.asarray(depths, dtype=float)
+    for marker, (label, values) in zip(_MARKERS, sizes.items()):
+        ax.semilogy(depths, np.asarray(values, dtype=float), marker=marker, label=label)
+    ax.set_xlabel("depth $n$")
+    ax.set_ylabel(ylabel)
+    _finish_axes(ax)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_trace_error(
+    num_matvecs: Sequence[int] | np.ndarray,
+    errors: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    reference_slopes: Mapping[str, float] | None = None,
+    ylabel: str = r"relative error $|\hat t - \operatorname{tr} A| \,/\, |\operatorname{tr} A|$",
+    title: str | None = "Trace estimators: error against matrix-vector products",
+) -> Figure:
+    """Log-log error of stochastic trace estimators against the matvec budget.
+
+    Args:
+        num_matvecs: the budgets ``m`` (matrix-vector products).
+        errors: estimator -> error at each budget (typically averaged over
+            independent runs).
+        reference_slopes: estimator -> slope of a dotted guide line through
+            that estimator's first point (``-0.5`` for Hutchinson, ``-1`` for
+            Hutch++). Estimators not listed get no guide.
+        ylabel: the y-axis label.
+        title: axes title, or ``None``.
+
+    Returns:
+        The figure, one axes.
+    """
+    fig, (ax,) = _new_figure(width=6.5, height=4.5)
+    m = np.asarray(num_matvecs, dtype=float)
+    for marker, (label, values) in zip(_MARKERS, errors.items()):
+        values = np.asarray(values, dtype=float)
+        (line,) = ax.loglog(m, values, marker=marker, markersize=4, label=label)
+        if reference_slopes and label in reference_slopes:
+            slope = reference_slopes[label]
+            ax.plot(m, values[0] * (m / m[0]) ** slope, ":", color=line.get_color(),
+                    label=rf"$\propto m^{{{slope:g}}}$")
+    _dimension_axis(ax, m)
+    ax.set_xlabel("matrix-vector products $m$")
+    ax.set_ylabel(ylabel)
+    _finish_axes(ax)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_quadratic_form_samples(
+    samples: Mapping[str, Sequence[float] | np.ndarray],
+    exact: float,
+    *,
+    bins: int = 40,
+    title: str | None = r"Single-sample estimates $z^\top A z$ of $\operatorname{tr} A$",
+) -> Figure:
+    """Histograms of single-probe trace estimates, one per probe distribution.
+
+    Args:
+        samples: distribution -> values of ``z^T A z`` for independent probes ``z``.
+        exact: the true trace, a vertical line.
+        bins: histogram bins (shared by all distributions).
+        title: axes title, or ``None``.
+
+    Returns:
+        The figure, one axes.
+    """
+    fig, (ax,) = _new_figure(width=6.5, height=4.2)
+    values = {label: np.asarray(v, dtype=float) for label, v in samples.items()}
+    edges = np.histogram_bin_edges(np.concatenate(list(values.values())), bins=bins)
+    for label, v in values.items():
+        ax.hist(v, bins=edges, density=True, alpha=0.5, label=f"{label} (std {v.std(ddof=1):.3g})")
+    ax.axvline(exact, color="k", linewidth=1.5, label=rf"$\operatorname{{tr}} A = {exact:.4g}$")
+    ax.set_xlabel(r"$z^\top A z$")
+    ax.set_ylabel("density")
+    _finish_axes(ax)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_spectrum(
+    eigenvalues: Sequence[float] | np.ndarray,
+    *,
+    title: str | None = "Eigenvalues of the Hessian",
+) -> Figure:
+    """Sorted eigenvalues (left, symmetric-log axis) and their histogram (right).
+
+    Negative eigenvalues (directions of negative curvature) are drawn in a
+    second colour.
+
+    Args:
+        eigenvalues: the eigenvalues, e.g. from ``numpy.linalg.eigvalsh``.
+        title: figure title, or ``None``.
+
+    Returns:
+        The figure, two axes.
+    """
+    fig, (ax_sorted, ax_hist) = _new_figure(ncols=2, width=5.0, height=4.0)
+    values = np.sort(np.asarray(eigenvalues, dtype=float))[::-1]
+    index = np.arange(1, len(values) + 1)
+    negative = values < 0
+    ax_sorted.plot(index[~negative], values[~negative], "o", markersize=3, label=r"$\lambda_i \geq 0$")
+    if negative.any():
+        ax_sorted.plot(index[negative], values[negative], "o", markersize=3, color="C3", label=r"$\lambda_i < 0$")
+    scale = np.abs(values[values != 0]).min() if np.any(values != 0) else 1.0
+    ax_sorted.set_yscale("symlog", linthresh=max(scale, 1e-8))
+    ax_sorted.axhline(0.0, color="0.6", linewidth=0.8)
+    ax_sorted.set_xlabel("index $i$ (descending)")
+    ax_sorted.set_ylabel(r"eigenvalue $\lambda_i$")
+    _finish_axes(ax_sorted)
+    ax_hist.hist(values, bins=min(40, max(10, len(values) // 2)), color="C0", alpha=0.8, label="eigenvalues")
+    ax_hist.set_xlabel(r"eigenvalue $\lambda$")
+    ax_hist.set_ylabel("count")
+    _finish_axes(ax_hist)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_diagonal_estimate(
+    exact: Sequence[float] | np.ndarray,
+    estimates: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    title: str | None = "Stochastic estimate of the diagonal",
+) -> Figure:
+    """Estimated diagonal entries against the exact ones, with the line ``y = x``.
+
+    Args:
+        exact: the exact diagonal.
+        estimates: label (e.g. the number of probes) -> estimated diagonal.
+        title: axes title, or ``None``.
+
+    Returns:
+        The figure, one axes.
+    """
+    fig, (ax,) = _new_figure(width=5.5, height=4.5)
+    exact = np.asarray(exact, dtype=float)
+    for marker, (label, values) in zip(_MARKERS, estimates.items()):
+        ax.plot(exact, np.asarray(values, dtype=float), marker, markersize=4, alpha=0.75, label=label)
+    low, high = exact.min(), exact.max()
+    ax.plot([low, high], [low, high], "-", color="k", linewidth=1.0, label="$y = x$")
+    ax.set_xlabel("exact $A_{ii}$")
+    ax.set_ylabel("estimated $A_{ii}$")
+    _finish_axes(ax)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_checkpoint_tradeoff(
+    measured: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    expected: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    num_layers: int | None = None,
+    title: str | None = "Checkpointing: memory against recomputation",
+) -> Figure:
+    """Peak stored activations against recomputed forward steps, one series per policy.
+
+    Args:
+        measured: policy -> ``(peak_stored, recomputations)``, two equally long
+            sequences (one point per run, e.g. per snapshot budget), as
+            measured by :func:`coursekit.checkpoint.backprop_chain`.
+        expected: the same for the theoretical counts
+            (:func:`coursekit.checkpoint.expected_counts`), drawn as hollow
+            markers; measured points should sit inside them.
+        num_layers: the chain length ``N``, shown in the title.
+        title: axes title, or ``None``.
+
+    Returns:
+        The figure, one axes.
+    """
+    fig, (ax,) = _new_figure(width=6.5, height=4.5)
+    for marker, (label, (peaks, recomputations)) in zip(_MARKERS, measured.items()):
+        (line,) = ax.plot(np.asarray(recomputations, dtype=float), np.asarray(peaks, dtype=float),
+                          marker=marker, markersize=5, linestyle="-" if len(peaks) > 1 else "none",
+                          label=f"{label} (measured)")
+        if expected and label in expected:
+            peaks_e, recomputations_e = expected[label]
+            ax.plot(np.asarray(recomputations_e, dtype=float), np.asarray(peaks_e, dtype=float),
+                    marker=marker, markersize=11, linestyle="none", markerfacecolor="none",
+                    color=line.get_color(), label=f"{label} (expected)")
+    ax.set_xscale("symlog", linthresh=1.0)  # store-all recomputes nothing: 0 must stay on the axis
+    ax.set_yscale("log")
+    ax.set_xlabel("recomputed forward steps (0, then logarithmic)")
+    ax.set_ylabel("peak number of stored activations")
+    _finish_axes(ax)
+    if title:
+        ax.set_title(f"{title} ($N = {num_layers}$)" if num_layers else title)
+    return fig
+
+
+def plot_checkpoint_scaling(
+    num_layers: Sequence[int] | np.ndarray,
+    peak_stored: Mapping[str, Sequence[float] | np.ndarray],
+    recomputations: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    title: str | None = "Checkpointing policies as the chain grows",
+) -> Figure:
+    """Peak memory (left) and recomputation (right) against the chain length ``N``.
+
+    A dotted ``sqrt(N)`` guide is drawn on the memory panel, through the first
+    point of the series whose label contains ``"sqrt"`` (or the last series).
+
+    Args:
+        num_layers: the chain lengths ``N``.
+        peak_stored: policy -> peak stored activations at each ``N``.
+        recomputations: policy -> recomputed forward steps at each ``N``.
+        title: figure title, or ``None``.
+
+    Returns:
+        The figure, two axes (log-log).
+    """
+    fig, (ax_mem, ax_time) = _new_figure(ncols=2, width=5.0, height=4.0)
+    n = np.asarray(num_layers, dtype=float)
+    for marker, (label, values) in zip(_MARKERS, peak_stored.items()):
+        ax_mem.loglog(n, np.asarray(values, dtype=float), marker=marker, label=label)
+    if peak_stored:
+        sqrt_labels = [label for label in peak_stored if "sqrt" in label.lower() or "√" in label]
+        anchor_label = sqrt_labels[0] if sqrt_labels else list(peak_stored)[-1]
+        _reference_line(ax_mem, n, float(np.asarray(peak_stored[anchor_label])[0]), 0.5, r"$\propto \sqrt{N}$")
+    for marker, (label, values) in zip(_MARKERS, recomputations.items()):
+        values = np.asarray(values, dtype=float)
+        shown = np.where(values > 0, values, np.nan)  # store-all recomputes nothing: no point on a log axis
+        ax_time.loglog(n, shown, marker=marker, label=label)
+    _reference_line(ax_time, n, n[0], 1.0, r"$N$ (one extra forward pass)")
+    for ax in (ax_mem, ax_time):
+        _dimension_axis(ax, n)
+    ax_mem.set_ylabel("peak stored activations")
+    ax_time.set_ylabel("recomputed forward steps")
+    for ax in (ax_mem, ax_time):
+        ax.set_xlabel("chain length $N$")
+        _finish_axes(ax)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_activation_memory(
+    models: Sequence[str],
+    gigabytes: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    capacity: float | None = None,
+    ylabel: str = "activation memory (GB)",
+    title: str | None = "Activation memory of one training step",
+) -> Figure:
+    """Grouped bar chart: activation memory per model and recomputation strategy.
+
+    Args:
+        models: model names (x axis).
+        gigabytes: strategy -> memory for each model.
+        capacity: an accelerator's memory, drawn as a horizontal line.
+        ylabel: the y-axis label.
+        title: axes title, or ``None``.
+
+    Returns:
+        The figure, one axes (log y).
+    """
+    fig, (ax,) = _new_figure(width=7.0, height=4.5)
+    x = np.arange(len(models), dtype=float)
+    width = 0.8 / max(1, len(gigabytes))
+    for k, (label, values) in enumerate(gigabytes.items()):
+        values = np.asarray(values, dtype=float)
+        bars = ax.bar(x + (k - (len(gigabytes) - 1) / 2) * width, values, width, label=label)
+        ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize="x-small", padding=1)
+    if capacity is not None:
+        ax.axhline(capacity, color="k", linestyle="--", linewidth=1.0, label=f"{capacity:g} GB accelerator")
+    ax.set_yscale("log")
+    ax.set_xticks(x, list(models))
+    ax.set_ylabel(ylabel)
+    _finish_axes(ax)
+    if title:
+        ax.set_title(title)
+    return fig

@@ -90,6 +90,8 @@ def test_lecture_is_executed_without_errors(book, lecture):
     assert "cell_output" in page
     for marker in ("Traceback", "NotImplementedError", 'class="output traceback'):
         assert marker not in page, f"{lecture.stem} renders an error ({marker})"
+    # A Markdown table printed by a cell must become an HTML table, not a paragraph of pipes.
+    assert not re.search(r"<p>\s*\|", page), f"{lecture.stem} shows an unrendered Markdown table"
     executed = nbformat.read(html / "_sources" / "lectures" / f"{lecture.stem}.ipynb", as_version=4)
     outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
     assert outputs and not [o for o in outputs if o.output_type == "error"]

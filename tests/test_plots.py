@@ -94,3 +94,119 @@ def test_animation_renders_to_html():
     assert isinstance(anim, FuncAnimation)
     html = anim.to_jshtml()
     assert "<img" in html or "data:image/png" in html
+
+
+# --- lectures 2-4 ---------------------------------------------------------------------------
+
+
+def test_jacobian_timing_marks_m_equals_n_and_the_crossing():
+    m = [1, 10, 100, 400]
+    fig = plots.plot_jacobian_timing(
+        m, {"jacfwd": [1.0, 1.0, 1.0, 1.0], "jacrev": [0.01, 0.1, 1.0, 4.0]}, num_inputs=100, crossover=100.0
+    )
+    (ax,) = fig.axes
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert len([line for line in ax.lines if len(line.get_xdata()) == 4]) == 2
+    labels = _legend_texts(ax)
+    assert "jacfwd" in labels and "jacrev" in labels
+    assert any("m = n = 100" in t for t in labels) and any("crossing" in t for t in labels)
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["1", "10", "100", "400"]
+    crowded = plots.plot_jacobian_timing([1, 2, 3, 100, 130, 400], {"jacfwd": [1] * 6})
+    assert [t.get_text() for t in crowded.axes[0].get_xticklabels()] == ["1", "2", "100", "400"]
+    bare = plots.plot_jacobian_timing(m, {"jacfwd": [1, 1, 1, 1]})
+    assert len(bare.axes[0].lines) == 1
+
+
+def test_ad_vs_fd_draws_the_ad_error_as_a_floored_horizontal_line():
+    steps = np.logspace(-12, -1, 12)
+    fig = plots.plot_ad_vs_fd(steps, {"forward": steps + 1e-16 / steps, "central": steps**2 + 1e-16 / steps}, 0.0)
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    ad_line = [line for line in ax.lines if line.get_label().startswith("automatic differentiation")][0]
+    np.testing.assert_allclose(ad_line.get_ydata(), [1e-17, 1e-17])
+    assert "drawn at 1e-17" in ad_line.get_label()
+    assert len(ax.lines) == 3
+
+
+def test_expression_swell_has_a_log_axis_and_one_line_per_representation():
+    fig = plots.plot_expression_swell([1, 2, 3], {"symbolic": [2, 4, 8], "AD trace": [3, 6, 9]})
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    assert _legend_texts(ax) == ["symbolic", "AD trace"]
+
+
+def test_trace_error_reference_slopes_pass_through_the_first_point():
+    m = np.array([10, 100, 1000])
+    fig = plots.plot_trace_error(
+        m, {"Hutchinson": [1.0, 0.3, 0.1], "Hutch++": [1.0, 0.1, 0.01]},
+        reference_slopes={"Hutchinson": -0.5, "Hutch++": -1.0},
+    )
+    (ax,) = fig.axes
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    guides = {line.get_label(): line.get_ydata() for line in ax.lines if line.get_linestyle() == ":"}
+    np.testing.assert_allclose(guides["$\\propto m^{-0.5}$"], [1.0, 10**-0.5, 0.1])
+    np.testing.assert_allclose(guides["$\\propto m^{-1}$"], [1.0, 0.1, 0.01])
+    assert len(ax.lines) == 4
+
+
+def test_quadratic_form_samples_one_histogram_per_distribution_and_the_exact_trace():
+    rng = np.random.default_rng(0)
+    fig = plots.plot_quadratic_form_samples({"gaussian": rng.normal(5, 2, 200), "rademacher": rng.normal(5, 1, 200)}, 5.0)
+    (ax,) = fig.axes
+    labels = _legend_texts(ax)
+    assert any(t.startswith("gaussian (std") for t in labels) and any(t.startswith("rademacher") for t in labels)
+    assert [line.get_xdata()[0] for line in ax.lines] == [5.0]
+
+
+def test_spectrum_colours_negative_eigenvalues_separately():
+    fig = plots.plot_spectrum([3.0, 1.0, 0.1, -0.5])
+    ax_sorted, ax_hist = fig.axes
+    assert ax_sorted.get_yscale() == "symlog"
+    positive, negative = ax_sorted.lines[:2]
+    np.testing.assert_allclose(positive.get_ydata(), [3.0, 1.0, 0.1])
+    np.testing.assert_allclose(negative.get_ydata(), [-0.5])
+    assert len(ax_hist.patches) >= 10
+    assert len(plots.plot_spectrum([2.0, 1.0]).axes[0].lines) == 2  # no negative series, only the zero line
+
+
+def test_diagonal_estimate_scatter_and_identity_line():
+    exact = np.array([1.0, 2.0, 3.0])
+    fig = plots.plot_diagonal_estimate(exact, {"10 probes": exact + 0.1, "100 probes": exact})
+    (ax,) = fig.axes
+    assert "$y = x$" in _legend_texts(ax)
+    assert len(ax.lines) == 3
+
+
+def test_checkpoint_tradeoff_measured_and_expected_series():
+    measured = {"store all": ([8], [0]), "revolve": ([2, 3, 4], [20, 12, 9])}
+    fig = plots.plot_checkpoint_tradeoff(measured, expected=measured, num_layers=8)
+    (ax,) = fig.axes
+    assert "N = 8" in ax.get_title()
+    labels = _legend_texts(ax)
+    assert labels == ["store all (measured)", "store all (expected)", "revolve (measured)", "revolve (expected)"]
+    np.testing.assert_array_equal(ax.lines[2].get_xdata(), [20, 12, 9])
+    assert "recomput" in ax.get_xlabel()
+
+
+def test_checkpoint_scaling_has_sqrt_guide_and_skips_zero_recomputations():
+    n = [4, 16, 64]
+    fig = plots.plot_checkpoint_scaling(
+        n, {"store all": [4, 16, 64], "sqrt(N) segments": [4, 8, 16]}, {"store all": [0, 0, 0], "sqrt(N) segments": [3, 12, 56]}
+    )
+    ax_mem, ax_time = fig.axes
+    guide = [line for line in ax_mem.lines if line.get_label() == r"$\propto \sqrt{N}$"][0]
+    np.testing.assert_allclose(guide.get_ydata(), [4, 8, 16])
+    assert np.all(np.isnan(ax_time.lines[0].get_ydata()))
+    assert ax_mem.get_yscale() == ax_time.get_yscale() == "log"
+
+
+def test_activation_memory_grouped_bars_with_labels_and_capacity():
+    fig = plots.plot_activation_memory(
+        ["small", "medium"], {"none": [10.0, 30.0], "full": [1.0, 2.0]}, capacity=80.0
+    )
+    (ax,) = fig.axes
+    assert len(ax.patches) == 4
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["small", "medium"]
+    assert any("80 GB" in t for t in _legend_texts(ax))
+    assert ax.get_yscale() == "log"
