@@ -9,11 +9,20 @@ Modules, one per concept of the course:
 - :mod:`coursekit.curvature` Hessian-vector products, Hutchinson and Hutch++ estimators
 - :mod:`coursekit.checkpoint` reverse mode over a chain with store-all, sqrt(N) and revolve schedules
 - :mod:`coursekit.memory` activation memory of transformers (Korthikanti et al. 2022)
+- :mod:`coursekit.optim` optax-compatible optimizers and learning-rate schedules (JAX)
 - :mod:`coursekit.plots` the figures the lectures show (imported on demand)
 - :mod:`coursekit.grading` the autograding tooling behind the exercises
 """
 
-from coursekit import ad, checkpoint, curvature, fd, mds, memory, zo
+import importlib
 
-__all__ = ["ad", "checkpoint", "curvature", "fd", "mds", "memory", "zo"]
+__all__ = ["ad", "checkpoint", "curvature", "fd", "mds", "memory", "optim", "zo"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Submodules load on first use (PEP 562): `import coursekit` stays cheap, and
+    # the graders' reference processes import only the module they need.
+    if name in __all__ or name in ("plots", "grading"):
+        return importlib.import_module(f"coursekit.{name}")
+    raise AttributeError(f"module 'coursekit' has no attribute {name!r}")
