@@ -54,6 +54,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from coursekit._checks import check_choice, check_count
+
 POLICIES = ("store_all", "sqrt", "revolve")
 
 Forward = Callable[[np.ndarray], np.ndarray]
@@ -141,7 +143,7 @@ def expected_counts(num_layers: int, policy: str, snapshots: int | None = None) 
       that :math:`N - 1` already suffice for no recomputation (the last input
       goes from its forward step straight into its reverse step).
     """
-    _check_count("num_layers", num_layers, minimum=1)
+    check_count("num_layers", num_layers, minimum=1)
     _check_policy_arguments(policy, snapshots)
     if policy == "store_all":
         return ExpectedCounts(num_layers, 0)
@@ -162,7 +164,7 @@ def segment_length(num_layers: int) -> int:
     Storing every :math:`k`-th activation plus one segment holds about
     :math:`N/k + k` activations, least at :math:`k = \sqrt N` (Chen et al. 2016).
     """
-    _check_count("num_layers", num_layers, minimum=1)
+    check_count("num_layers", num_layers, minimum=1)
     return math.isqrt(num_layers - 1) + 1
 
 
@@ -193,16 +195,16 @@ def revolve_forward_steps(num_layers: int, snapshots: int) -> int:
     Walther (2000), "Algorithm 799: revolve"; Griewank & Walther, *Evaluating
     Derivatives*, 2nd ed. (SIAM 2008), ch. 12.
     """
-    _check_count("num_layers", num_layers, minimum=1)
-    _check_count("snapshots", snapshots, minimum=1)
+    check_count("num_layers", num_layers, minimum=1)
+    check_count("snapshots", snapshots, minimum=1)
     repetitions = repetition_number(num_layers, snapshots)
     return repetitions * num_layers - math.comb(snapshots + repetitions, repetitions - 1) if repetitions else 0
 
 
 def repetition_number(num_layers: int, snapshots: int) -> int:
     r"""The smallest :math:`r \ge 0` with :math:`\binom{s + r}{s} \ge N`: how often the busiest layer is advanced."""
-    _check_count("num_layers", num_layers, minimum=1)
-    _check_count("snapshots", snapshots, minimum=1)
+    check_count("num_layers", num_layers, minimum=1)
+    check_count("snapshots", snapshots, minimum=1)
     repetitions = 0
     while math.comb(snapshots + repetitions, snapshots) < num_layers:
         repetitions += 1
@@ -302,8 +304,8 @@ def binomial_split(num_layers: int, snapshots: int) -> int:
     sweep). The test suite checks :math:`m + t(\ell - m, s - 1) + t(m, s) = t(\ell, s)`
     for every :math:`\ell < 1500`, :math:`s \le 12`.
     """
-    _check_count("num_layers", num_layers, minimum=2)
-    _check_count("snapshots", snapshots, minimum=1)
+    check_count("num_layers", num_layers, minimum=2)
+    check_count("snapshots", snapshots, minimum=1)
     repetitions = repetition_number(num_layers, snapshots)
     right_capacity = math.comb(snapshots - 1 + repetitions, repetitions)
     left_minimum = math.comb(snapshots + repetitions - 2, snapshots) if repetitions >= 2 else 0
@@ -391,16 +393,11 @@ def _activation(value, name):
 
 
 def _check_policy_arguments(policy, snapshots):
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    check_choice("policy", policy, POLICIES)
     if policy == "revolve":
         if snapshots is None:
             raise ValueError("policy 'revolve' needs snapshots, the number s >= 1 of activations it may store")
-        _check_count("snapshots", snapshots, minimum=1)
+        check_count("snapshots", snapshots, minimum=1)
     elif snapshots is not None:
         raise ValueError(f"snapshots is only used by policy 'revolve', not by {policy!r}; leave it None")
 
-
-def _check_count(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")

@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from coursekit import fd
+from coursekit._checks import check_choice, check_count
 
 DISTRIBUTIONS = ("rademacher", "gaussian")
 BACKENDS = ("coursekit", "jax")
@@ -98,7 +99,7 @@ def hvp(
     x = fd._real_point(x)
     v = fd._real_point(v, name="direction v")
     fd._check_same_shape("direction v", v.shape, "x", x.shape)
-    _check_backend(backend)
+    check_choice("backend", backend, BACKENDS)
     if backend == "jax":
         product = _jax_hvp(f, x.astype(np.float64), v.astype(np.float64))
     else:
@@ -116,7 +117,7 @@ def hvp(
 def hessian_matvec(f: Callable[[np.ndarray], float], x: npt.ArrayLike, backend: str = "coursekit") -> Matvec:
     r"""The closure :math:`v \mapsto \nabla^2 f(x)\, v` (see :func:`hvp`), a ``matvec`` for the estimators."""
     x = fd._real_point(x)
-    _check_backend(backend)
+    check_choice("backend", backend, BACKENDS)
     return lambda v: hvp(f, x, v, backend=backend)
 
 
@@ -153,9 +154,9 @@ def hutchinson(
     :math:`z_k^\top A z_k` over :math:`\sqrt m` (``nan`` for :math:`m = 1`).
     Uses exactly ``num_samples`` matvecs.
     """
-    _check_count("dim", dim, minimum=1)
-    _check_count("num_samples", num_samples, minimum=1)
-    _check_distribution(distribution)
+    check_count("dim", dim, minimum=1)
+    check_count("num_samples", num_samples, minimum=1)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
     apply, _ = _counted(matvec, dim)
     probes = _probes(_generator(seed), num_samples, dim, distribution)
     values = np.array([z @ apply(z) for z in probes])
@@ -193,9 +194,9 @@ def hutchpp(
     ``standard_error`` is that of the Hutchinson part (step 3; ``nan`` if
     :math:`g = 1`). Needs ``num_matvecs >= 3``.
     """
-    _check_count("dim", dim, minimum=1)
-    _check_count("num_matvecs", num_matvecs, minimum=3)
-    _check_distribution(distribution)
+    check_count("dim", dim, minimum=1)
+    check_count("num_matvecs", num_matvecs, minimum=3)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
     apply, matvecs_used = _counted(matvec, dim)
     rng = _generator(seed)
     sketch = _probes(rng, num_matvecs // 3, dim, distribution)
@@ -226,7 +227,7 @@ def hutchinson_variance(A: npt.ArrayLike, distribution: str = "rademacher") -> f
     semi-definite matrix".
     """
     A = _square_matrix(A)
-    _check_distribution(distribution)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
     symmetric = (A + A.T) / 2
     frobenius = float(np.sum(symmetric**2))
     if distribution == "gaussian":
@@ -254,9 +255,9 @@ def diagonal_estimate(
     exactly the sample standard deviation of :math:`y_k` over :math:`\sqrt m`
     (``nan`` for :math:`m = 1`). Uses ``num_samples`` matvecs.
     """
-    _check_count("dim", dim, minimum=1)
-    _check_count("num_samples", num_samples, minimum=1)
-    _check_distribution(distribution)
+    check_count("dim", dim, minimum=1)
+    check_count("num_samples", num_samples, minimum=1)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
     apply, _ = _counted(matvec, dim)
     probes = _probes(_generator(seed), num_samples, dim, distribution)
     products = np.array([z * apply(z) for z in probes])
@@ -330,16 +331,4 @@ def _generator(seed):
     raise TypeError(f"seed must be an int or a np.random.Generator, got {seed!r}")
 
 
-def _check_count(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
-
-def _check_distribution(distribution):
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f"unknown distribution {distribution!r}; choose one of {', '.join(DISTRIBUTIONS)}")
-
-
-def _check_backend(backend):
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

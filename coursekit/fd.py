@@ -29,6 +29,8 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from coursekit._checks import check_choice
+
 METHODS = ("forward", "backward", "central", "complex")
 
 # The step that balances truncation against round-off is eps**(1/2) for the
@@ -54,7 +56,7 @@ def optimal_step(method: str = "central", dtype: npt.DTypeLike = np.float64) -> 
 
     Reference: Nocedal & Wright, *Numerical Optimization*, 2nd ed., §8.1.
     """
-    _check_method(method)
+    check_choice("method", method, METHODS)
     return float(np.finfo(_floating(dtype)).eps ** _EPSILON_POWER[method])
 
 
@@ -123,7 +125,7 @@ def directional_derivatives(
             f"directions must have shape (m,) + x.shape = (m, {', '.join(map(str, x.shape))}), "
             f"got {directions.shape}"
         )
-    _check_method(method)
+    check_choice("method", method, METHODS)
     num_directions = directions.shape[0]
     if num_directions == 0:
         raise ValueError("directions is empty; give at least one direction")
@@ -195,7 +197,7 @@ def evaluations(method: str, dim: int) -> int:
     difference; that is the cost of the central one. Forward costs
     :math:`(d + 1) T`, where :math:`T` is the cost of one call of ``f``.
     """
-    _check_method(method)
+    check_choice("method", method, METHODS)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
         raise ValueError(f"dim must be a positive integer, got {dim!r}")
     return {"forward": dim + 1, "backward": dim + 1, "central": 2 * dim, "complex": dim}[method]
@@ -252,7 +254,7 @@ def observed_order(steps: npt.ArrayLike, errors: npt.ArrayLike) -> float:
 
 def _coordinate_derivatives(f, x, method, step, scalar):
     x = _real_point(x)
-    _check_method(method)
+    check_choice("method", method, METHODS)
     if x.size == 0:
         raise ValueError("x has no coordinates (size 0); there is nothing to differentiate")
     steps = default_step(x, method) if step is None else _positive_step(step, x.shape, x.dtype)
@@ -367,10 +369,6 @@ def _positive_step(step, shape, dtype):
         raise ValueError(f"step underflows to 0 in {np.dtype(_floating(dtype))}; use a larger step")
     return step
 
-
-def _check_method(method):
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
 def _check_same_shape(name, shape, other_name, other_shape):

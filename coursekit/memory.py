@@ -31,6 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from coursekit._checks import check_choice
+
 RECOMPUTE = ("none", "selective", "full")
 
 
@@ -102,8 +104,7 @@ def transformer_activation_bytes(
         _check_positive_integer(name, value)
     if hidden % heads:
         raise ValueError(f"hidden = {hidden} must be divisible by heads = {heads} (each head has hidden/heads dims)")
-    if recompute not in RECOMPUTE:
-        raise ValueError(f"unknown recompute {recompute!r}; choose one of {', '.join(RECOMPUTE)}")
+    check_choice("recompute", recompute, RECOMPUTE)
     if recompute == "full":
         return seq_len * batch * hidden * bytes_per_value * layers
     size = {"sbh": seq_len * batch * hidden, "as2b": heads * seq_len**2 * batch}

@@ -48,6 +48,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from coursekit import fd
+from coursekit._checks import check_choice, check_count
 
 DISTRIBUTIONS = ("sphere", "gaussian")
 SCHEMES = ("central", "forward")
@@ -65,9 +66,9 @@ def random_directions(num: int, dim: int, distribution: str = "sphere", seed: Se
     (the Gaussian is rotation invariant, so its direction is uniform; Muller 1959).
     ``seed`` is an int, ``None`` or a ``np.random.Generator`` (which is advanced).
     """
-    _check_distribution(distribution)
-    _check_count("num", num, minimum=0)
-    _check_count("dim", dim, minimum=1)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
+    check_count("num", num, minimum=0)
+    check_count("dim", dim, minimum=1)
     directions = np.random.default_rng(seed).standard_normal((num, dim))
     if distribution == "sphere":
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
@@ -76,8 +77,8 @@ def random_directions(num: int, dim: int, distribution: str = "sphere", seed: Se
 
 def direction_scale(distribution: str, dim: int) -> float:
     r"""The factor :math:`s` with :math:`s\,\mathbb E[u u^\top] = I`: ``dim`` for the sphere, 1 for the Gaussian."""
-    _check_distribution(distribution)
-    _check_count("dim", dim, minimum=1)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
+    check_count("dim", dim, minimum=1)
     return float(dim) if distribution == "sphere" else 1.0
 
 
@@ -111,7 +112,7 @@ def two_point_estimate(
             f"direction must have shape x.shape = {x.shape} or (m,) + x.shape with m >= 1, "
             f"got {directions.shape}"
         )
-    _check_scheme(scheme)
+    check_choice("scheme", scheme, SCHEMES)
     if not np.isfinite(scale):
         raise ValueError(f"scale must be finite, got {scale}")
     slopes = fd.directional_derivatives(f, x, directions, method=scheme, step=step)
@@ -143,7 +144,7 @@ def zero_order_gradient(
       ball smoothing :math:`\mathbb E_{v \sim \text{unit ball}} f(x + \tau v)`.
     """
     x = fd._real_point(x)
-    _check_count("num_directions", num_directions, minimum=1)
+    check_count("num_directions", num_directions, minimum=1)
     directions = random_directions(num_directions, x.size, distribution, seed)
     scale = direction_scale(distribution, x.size)
     return two_point_estimate(f, x, directions.reshape((num_directions,) + x.shape), step, scale, scheme)
@@ -184,9 +185,9 @@ def two_point_oracle(
 ) -> Oracle:
     """:func:`zero_order_gradient` with these settings as an oracle, drawing directions from ``rng``."""
     fd._positive_step(step, (), np.float64)
-    _check_count("num_directions", num_directions, minimum=1)
-    _check_distribution(distribution)
-    _check_scheme(scheme)
+    check_count("num_directions", num_directions, minimum=1)
+    check_choice("distribution", distribution, DISTRIBUTIONS)
+    check_choice("scheme", scheme, SCHEMES)
 
     def oracle(f, x, rng):
         return zero_order_gradient(
@@ -251,7 +252,7 @@ def gradient_descent(
     keeps every iterate in ``History.points`` (for animations).
     """
     x = fd._real_point(x0, name="x0").astype(np.float64)
-    _check_count("num_iters", num_iters, minimum=0)
+    check_count("num_iters", num_iters, minimum=0)
     alpha = _schedule(step_size)
     reached = _stopping_rule(f_star, tolerance)
     rng = np.random.default_rng(seed)
@@ -309,7 +310,7 @@ def quadratic_problem(dim: int, mu: float = 1.0, L: float = 10.0, seed: Seed = N
     N(0, I)`, :math:`f^* = 0`. ``f`` uses only complex-safe operations, so the
     complex step works on it.
     """
-    _check_count("dim", dim, minimum=1)
+    check_count("dim", dim, minimum=1)
     if not (np.isfinite(mu) and np.isfinite(L) and 0 <= mu <= L and L > 0):
         raise ValueError(f"need 0 <= mu <= L with L > 0, both finite; got mu={mu}, L={L}")
     rng = np.random.default_rng(seed)
@@ -395,19 +396,7 @@ def _vector(x, dim):
     return x
 
 
-def _check_distribution(distribution):
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f"unknown distribution {distribution!r}; choose one of {', '.join(DISTRIBUTIONS)}")
 
-
-def _check_scheme(scheme):
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-
-
-def _check_count(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_tolerance(tolerance):
